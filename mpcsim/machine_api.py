@@ -16,7 +16,21 @@ from .errors import ProtocolError
 from .messages import Messages
 from .protocol import Protocol, ShardOutput, ShardView, Step
 
-HALT = object()
+
+class _Halt:
+    """The halt sentinel's type. It pickles by name, so ``HALT`` returned by a local function
+    that was shipped to another process (Ray workers) is still ``HALT`` there."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HALT"
+
+    def __reduce__(self) -> str:
+        return "HALT"
+
+
+HALT = _Halt()
 
 MachineMemory = list[tuple[int, tuple[int, ...]]]
 LocalFn = Callable[[int, int, MachineMemory], "Sequence[tuple[int, Sequence[int]]] | object"]

@@ -128,6 +128,11 @@ class Messages:
     def take(self, idx) -> "Messages":
         """The messages at positions ``idx``, in that order."""
         idx = _as_i64(idx)
+        m = len(self)
+        if m and self.offsets[-1] == m * self.offsets[1] and np.array_equal(self.offsets, np.arange(m + 1) * self.offsets[1]):
+            w = int(self.offsets[1])  # equal widths: a 2-D row gather, no per-word index
+            words = self.words.reshape(m, w)[idx].reshape(-1)
+            return Messages(self.src[idx], self.dst[idx], np.arange(len(idx) + 1, dtype=_I64) * w, words)
         new_offsets, word_idx = ragged_gather_index(self.offsets, idx)
         return Messages(self.src[idx], self.dst[idx], new_offsets, self.words[word_idx])
 

@@ -105,9 +105,10 @@ class Trace:
 
     @property
     def machines_used(self) -> int:
-        if not self.rounds:
-            return 0
-        return len(np.unique(np.concatenate([r.machines for r in self.rounds])))
+        used = np.zeros(self.config.q, dtype=bool)
+        for r in self.rounds:
+            used[r.machines] = True
+        return int(used.sum())
 
     def within_limits(self) -> bool:
         s = self.config.s
