@@ -2,3 +2,6 @@
 
 Each submodule holds one family; everything is re-exported here.
 """
+from .transformers import *  # noqa: F401,F403
+from .comm import *  # noqa: F401,F403
+from .sequences import *  # noqa: F401,F403
