@@ -16,6 +16,7 @@ import numpy as np
 INPUT_SOURCE = -1
 
 _I64 = np.int64
+_FEW_MESSAGES = 2048  # below this many messages, gathering by slices beats a per-word index
 
 
 def _as_i64(a) -> np.ndarray:
@@ -133,6 +134,14 @@ class Messages:
             w = int(self.offsets[1])  # equal widths: a 2-D row gather, no per-word index
             words = self.words.reshape(m, w)[idx].reshape(-1)
             return Messages(self.src[idx], self.dst[idx], np.arange(len(idx) + 1, dtype=_I64) * w, words)
+        if len(idx) <= _FEW_MESSAGES:  # few (typically long) messages: copy slices, no per-word index
+            sizes = self.offsets[idx + 1] - self.offsets[idx]
+            new_offsets = np.zeros(len(idx) + 1, dtype=_I64)
+            np.cumsum(sizes, out=new_offsets[1:])
+            starts = self.offsets[idx].tolist()
+            ends = self.offsets[idx + 1].tolist()
+            words = np.concatenate([self.words[a:b] for a, b in zip(starts, ends)]) if len(idx) else self.words[:0]
+            return Messages(self.src[idx], self.dst[idx], new_offsets, words)
         new_offsets, word_idx = ragged_gather_index(self.offsets, idx)
         return Messages(self.src[idx], self.dst[idx], new_offsets, self.words[word_idx])
 
@@ -156,8 +165,10 @@ class Messages:
             return self
         src = self.src - INPUT_SOURCE  # >= 0
         span = int(src.max()) + 1
-        order = np.argsort(self.dst * span + src, kind="stable")
-        return self.take(order)
+        key = self.dst * span + src
+        if np.all(key[1:] >= key[:-1]):  # already in delivery order (common): nothing to move
+            return self
+        return self.take(np.argsort(key, kind="stable"))
 
     def equals(self, other: "Messages") -> bool:
         return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in ("src", "dst", "offsets", "words"))
