@@ -15,27 +15,10 @@ import json
 import os
 import platform
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
-
-
-def _time(fn, repeat: int):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _peak_mib(fn) -> float:
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
+from measure import best_time as _time, peak_mib as _peak_mib
 
 
 def bench_hop(n: int, k: int, backend_name: str, backend, repeat: int, seed: int = 0) -> dict:

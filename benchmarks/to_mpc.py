@@ -18,10 +18,10 @@ import os
 import platform
 import resource
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from measure import peak_mib as _peak_mib
 
 # the CLI's demo model: GPT-2-like, d_model = 16, L = 2, H = 2, d_head = 8, float64 (m = 32 words, 8mH = 512)
 from mpcsim.cli.to_mpc_cmd import DEMO_SHAPE
@@ -32,14 +32,6 @@ def build_model(n_ctx: int, layers: int, seed: int):
     from mpcsim.testing.transformers import random_transformer
 
     return random_transformer(TransformerConfig(n_ctx=n_ctx, **{**DEMO_SHAPE, "n_layers": layers}), seed)
-
-
-def _peak_mib(fn) -> float:
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def bench_one(model, n: int, delta: float, c: int, backend_name: str, backend, seed: int, peak: bool) -> dict:
