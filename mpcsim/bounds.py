@@ -23,6 +23,8 @@ class BoundCheck:
             return self.measured >= self.bound
         if self.relation == "==":
             return self.measured == self.bound
+        if self.relation == "<":
+            return self.measured < self.bound
         raise ValueError(f"unknown relation {self.relation!r}")
 
     def to_dict(self) -> dict:

@@ -5,6 +5,9 @@ import math
 from dataclasses import dataclass
 
 
+MAX_COUNT = 1 << 40  # machines and words per machine: keeps every count and q·s inside int64
+
+
 @dataclass(frozen=True)
 class MPCConfig:
     """Parameters of one MPC computation (P2 Def. 2.3).
@@ -32,6 +35,9 @@ class MPCConfig:
             raise ValueError(f"MPCConfig.s must be >= 1, got {self.s}")
         if not 1 <= self.word_bits <= 62:
             raise ValueError(f"MPCConfig.word_bits must be in 1..62 (words are int64), got {self.word_bits}")
+        for name in ("q", "s"):
+            if getattr(self, name) > MAX_COUNT:
+                raise ValueError(f"MPCConfig.{name} = {getattr(self, name)} is over the supported maximum 2^40")
         if self.n > self.q * self.s:
             raise ValueError(
                 f"input of n={self.n} words does not fit in q={self.q} machines of s={self.s} words"

@@ -72,12 +72,19 @@ class MachineProtocol(Protocol):
                 halts.append(True)
                 continue
             halts.append(False)
-            for msg in result:
+            try:
+                messages = list(result)
+            except TypeError:
+                raise ProtocolError(
+                    f"round {round}, machine {machine}: local must return a list of (dst, [words]) or HALT, got {result!r}"
+                ) from None
+            for msg in messages:
                 try:
                     dst, payload = msg
-                except (TypeError, ValueError):
+                    Messages.from_lists([(machine, dst, payload)])
+                except (TypeError, ValueError) as exc:
                     raise ProtocolError(
-                        f"round {round}, machine {machine}: a message must be (dst, [words]), got {msg!r}"
+                        f"round {round}, machine {machine}: a message must be (dst, [integer words]), got {msg!r}: {exc}"
                     ) from None
                 items.append((machine, dst, payload))
         if halts and all(halts):

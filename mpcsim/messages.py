@@ -28,6 +28,13 @@ def _as_i64(a) -> np.ndarray:
     return arr
 
 
+def _exact_int(value, what: str) -> int:
+    """An int (or numpy integer) as a Python int; anything else (floats, bools, strings) is refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"a message {what} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
 def ragged_gather_index(offsets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For the rows ``idx`` of a ragged array with ``offsets``: (new offsets, flat word index)."""
     sizes = offsets[idx + 1] - offsets[idx]
@@ -87,13 +94,13 @@ class Messages:
         items = list(items)
         if not items:
             return Messages.empty()
-        src = [int(a) for a, _, _ in items]
-        dst = [int(b) for _, b, _ in items]
+        src = [_exact_int(a, "source") for a, _, _ in items]
+        dst = [_exact_int(b, "destination") for _, b, _ in items]
         payloads = [list(p) for _, _, p in items]
         sizes = [len(p) for p in payloads]
         offsets = np.zeros(len(items) + 1, dtype=_I64)
         np.cumsum(sizes, out=offsets[1:])
-        flat = [int(w) for p in payloads for w in p]
+        flat = [_exact_int(w, "word") for p in payloads for w in p]
         return Messages(src, dst, offsets, np.array(flat, dtype=_I64))
 
     @staticmethod

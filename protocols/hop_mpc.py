@@ -263,7 +263,7 @@ class HopPlan:
                 f"n = {n} positions need local memory s >= {need} words, got s = {s}. At best, blocks of {best} "
                 f"positions on {-(-n // best)} owners, and the largest round is '{binding}' ({int(terms[binding])} "
                 f"words; the single-level sample sort also needs ~2W² words on its coordinator). "
-                f"With s = ⌈n^δ⌉·c and c = 1: δ >= {_delta(n, need):.3f} (got δ = {_delta(n, s):.3f})"
+                f"{_memory_advice(n, need)} (got s = {s}, i.e. δ = {_delta(n, s):.3f} at c = 1)"
             )
         b = int(blocks[fits[-1]])
         return cls(n, s, b, -(-n // b), state_width, payload, lookup, int(worst[fits[-1]]))
@@ -285,6 +285,13 @@ class HopPlan:
 
 def _delta(n: int, s: int) -> float:
     return math.log(s) / math.log(n) if n > 1 else 1.0
+
+
+def _memory_advice(n: int, need: int) -> str:
+    """How to ask for ``need`` words with s = ⌈n^δ⌉·c, δ ≤ 1: the δ at c = 1, else the c at δ = 1."""
+    if n > 1 and need <= n:
+        return f"With s = ⌈n^δ⌉·c: δ >= {_delta(n, need):.3f} at c = 1, or --memory {need}"
+    return f"No δ <= 1 reaches that at c = 1 (n^1 = {n}): use δ = 1 with c >= {-(-need // max(n, 1))}, or --memory {need}"
 
 
 # ---- the protocols -------------------------------------------------------------------------------
@@ -653,18 +660,18 @@ class NaiveHopProtocol(_HopBase):
 
 
 def run_hop(tokens: Sequence[int], k: int, *, alphabet_size: int | None = None, delta: float | None = None,
-            memory: int | None = None, naive: bool = False, backend=None, strict: bool = True,
+            memory: int | None = None, c: int = 1, naive: bool = False, backend=None, strict: bool = True,
             progress: bool = False, lookup: str = "direct") -> tuple[list[int | None], Result, _HopBase]:
     """Run the hop_k protocol on ``tokens`` (ids in [0, alphabet_size), default max + 1); returns
     (hop_k(X) with None for ⊥, the simulator's Result, the protocol). Memory: ``memory`` words,
-    else ⌈n^δ⌉, else the smallest that fits."""
+    else ⌈n^δ⌉·c, else the smallest that fits."""
     x = np.asarray(tokens if isinstance(tokens, np.ndarray) else list(tokens), dtype=_I64).reshape(-1)
     if alphabet_size is None:
         alphabet_size = int(x.max()) + 1 if len(x) else 1
     if len(x) and (x.min() < 0 or x.max() >= alphabet_size):
         raise ValueError(f"tokens must lie in [0, {alphabet_size}); got {int(x.min())}..{int(x.max())}")
     cls = NaiveHopProtocol if naive else HopProtocol
-    protocol = cls(len(x), alphabet_size, k, memory=memory, delta=delta, lookup=lookup)
+    protocol = cls(len(x), alphabet_size, k, memory=memory, delta=delta, c=c, lookup=lookup)
     sim = Simulator(backend, strict=strict, progress=progress, max_rounds=max(protocol.expected_rounds, 1))
     result = sim.run(protocol, x)
     return result.output, result, protocol

@@ -30,7 +30,10 @@ def find_k(x: Sequence[Hashable], i: int, k: int) -> int:
     for _ in range(k):
         if i == 0:
             return 0
-        i = find1(x, i)
+        nxt = find1(x, i)
+        if nxt == i:  # a fixed point (X_{i-1} = X_i): every further hop stays here
+            return i
+        i = nxt
     return i
 
 
@@ -66,8 +69,8 @@ def hop_fast(x: Sequence[Hashable], k: int) -> list:
     for i in range(1, len(x) + 1):
         j = i
         for _ in range(k):
-            j = f[j]
-            if j == 0:
+            if f[j] == j:  # 0, or a fixed point: further hops change nothing
                 break
+            j = f[j]
         out.append(BOTTOM if j == 0 else x[j - 1])
     return out

@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mpcsim",
         description="Transformers as parallel computers: MPC simulation, compilers and communication bounds.",
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"mpcsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMAND_MODULES:
@@ -42,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (MPCError, ValueError, OSError, RuntimeError) as exc:
+    except BrokenPipeError:  # e.g. `mpcsim ... | head`
+        sys.stderr.close()
+        return 0
+    except (MPCError, ValueError, OSError, RuntimeError, ImportError) as exc:
         print(f"mpcsim {args.command}: error: {exc}", file=sys.stderr)
         return 2

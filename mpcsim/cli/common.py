@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +32,22 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-hosts", type=int, default=2, help="Ray host actors (default 2)")
 
 
+MAX_MEMORY_WORDS = 1 << 40  # a machine's memory must stay addressable with int64 word counts
+
+
+def _memory_words(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_MEMORY_WORDS:
+        raise argparse.ArgumentTypeError(f"memory must be in 1..2^40 words, got {value}")
+    return value
+
+
 def add_memory_options(parser: argparse.ArgumentParser) -> None:
     mem = parser.add_mutually_exclusive_group()
-    mem.add_argument("--delta", type=float, default=None, help="local memory s = ceil(n^delta)*c words")
-    mem.add_argument("--memory", type=int, default=None, help="local memory s in words")
+    mem.add_argument("--delta", type=float, default=None,
+                     help="local memory s = ceil(n^delta)*c words (default: the smallest s the protocol fits in)")
+    mem.add_argument("--memory", type=_memory_words, default=None, help="local memory s in words")
+    parser.add_argument("--c", type=int, default=1, help="the constant c in s = ceil(n^delta)*c (default 1)")
 
 
 def load_tokens(args) -> tuple[list[int], list[str], str]:
@@ -48,28 +59,49 @@ def load_tokens(args) -> tuple[list[int], list[str], str]:
             raise ValueError(f"--random N needs N >= 1, got {args.random}")
         if args.alphabet < 1:
             raise ValueError(f"--alphabet needs A >= 1, got {args.alphabet}")
-        ids = random_sequence(args.random, args.alphabet, random.Random(args.seed))
+        ids = random_sequence(args.random, args.alphabet, args.seed)
         vocab = [str(t) for t in range(args.alphabet)]
         return list(ids), vocab, f"random: n={args.random}, alphabet={args.alphabet}, seed={args.seed}"
     if args.stdlib_module is not None:
-        import importlib
-
-        module = importlib.import_module(args.stdlib_module)
-        path = getattr(module, "__file__", None)
-        if not path or not path.endswith(".py"):
-            raise ValueError(f"module {args.stdlib_module!r} has no Python source file")
-        text = Path(path).read_text(encoding="utf-8")
+        path = stdlib_source(args.stdlib_module)
+        text = _read_verbatim(path)
         origin = f"{path} (Python {sys.version.split()[0]} standard library, PSF License)"
     else:
         path = Path(args.input)
+        if path.is_dir():
+            raise ValueError(f"--input {args.input}: is a directory, not a file")
         if not path.is_file():
             raise ValueError(f"--input {args.input}: no such file")
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = _read_verbatim(path)
         origin = str(path)
     ids, vocab = text_tokens(text, args.tokens)
     if not ids:
         raise ValueError(f"input {origin} has no tokens")
     return list(ids), list(vocab), f"{origin}, tokens={args.tokens}"
+
+
+def _read_verbatim(path: Path) -> str:
+    """The file's text exactly as stored (no newline translation); invalid UTF-8 bytes become U+FFFD."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        return f.read()
+
+
+def stdlib_source(name: str) -> Path:
+    """The source file of a standard-library module, found without importing (running) it."""
+    import importlib.util
+    import sysconfig
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"--stdlib-module {name}: {exc}") from None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ValueError(f"--stdlib-module {name}: no standard-library module with a Python source file by that name")
+    path = Path(spec.origin).resolve()
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    if stdlib not in path.parents or "site-packages" in path.parts or "dist-packages" in path.parts:
+        raise ValueError(f"--stdlib-module {name}: {path} is not part of the Python standard library ({stdlib})")
+    return path
 
 
 @contextmanager
@@ -91,11 +123,16 @@ def print_json(doc: dict) -> None:
     sys.stdout.write("\n")
 
 
+def _num(x) -> str:
+    """Integers in full, other numbers with 6 significant digits."""
+    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+
+
 def bounds_table(checks) -> list[str]:
     """Lines 'name  measured  relation bound  holds'."""
     width = max((len(c.name) for c in checks), default=10)
     lines = []
     for c in checks:
         mark = "ok" if c.holds else "VIOLATED"
-        lines.append(f"  {c.name:<{width}}  {c.measured:>12g}  {c.relation} {c.bound:<12g} {mark}   [{c.citation}]")
+        lines.append(f"  {c.name:<{width}}  {_num(c.measured):>12}  {c.relation:>2} {_num(c.bound):<12} {mark}   [{c.citation}]")
     return lines
