@@ -85,13 +85,15 @@ def _pointer_chase(args) -> int:
     result = run_two_party(protocol, f_a, f_b, max_rounds=args.rounds)
     path = chase_two_party(f_a, f_b, args.k)
     right = protocol.strategy == "chase"
+    # the n/8 bound is for the wrong player first within k rounds; with k + 1 rounds it does not apply
+    wrong_within_k = not right and result.rounds <= args.k
     doc = {
         "task": "pointer-chase", "n": args.n, "k": args.k, "first": args.first, "seed": args.seed,
         "strategy": protocol.strategy, "output": result.output, "reference_path": path,
         "correct": result.output == path[-1], "rounds": result.rounds, "bits": result.bits,
         "formula_bits": protocol.expected_bits,
         "upper_bound_bits": args.k * ceil_log2(args.n),
-        "wrong_first_lower_bound_bits": None if right else args.n / 8,
+        "wrong_first_lower_bound_bits": args.n / 8 if wrong_within_k else None,
         "transcript": result.transcript.to_dict()["messages"],
     }
     lines = [
@@ -101,7 +103,7 @@ def _pointer_chase(args) -> int:
         f"  rounds {result.rounds}, transcript {result.bits} bits (formula {protocol.expected_bits}; "
         f"right player first: k*ceil(log2 n) = {doc['upper_bound_bits']})",
     ]
-    if not right:
+    if wrong_within_k:
         lines.append(f"  wrong player first within k rounds: any deterministic protocol needs >= n/8 = "
                      f"{args.n / 8:g} bits (Viola 2025, THEORY.md b.14)")
     return _emit(args, doc, lines)
