@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compilers.seqmodels.contrast import MODEL_KINDS, ModelOptions, hop_task, run_row, transformer_row
-from mpcsim.bounds import hop_theorem_depth
+from mpcsim.bounds import hop_transformer_depth, hop_theorem_depth
 from protocols.hop_reference import hop
 from protocols.pointer_chasing import encode_as_hop
 
@@ -56,9 +56,7 @@ def test_bad_task():
 
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_compiled_transformer_answers_prop_e4(k):
-    """Runs only once ``compilers/hop_compile.py`` (written in parallel) exists."""
-    pytest.importorskip("compilers.hop_compile")
     task = hop_task(2 * k * 2 + 1, k, seed=k)
     row = transformer_row(task)
     assert row.correct, row.note
-    assert row.rounds <= hop_theorem_depth(k) + 1
+    assert row.rounds == hop_transformer_depth(k)

@@ -1,9 +1,8 @@
 """Round trip token program → transformer (``compilers.hop_compile``, P2 Thm 4.2) → MPC protocol
 (P2 Thm 3.4) → simulator: the answers are exactly ``protocols.hop_reference.hop``'s, in L·(2D + 3) rounds.
 
-Skipped while ``compilers/hop_compile.py`` (written in parallel) is absent. ``compile_hop(k, max_n,
-alphabet_size)`` may return the Transformer itself or an object with ``.model``; inputs go through
-its ``encode(seq)`` and outputs through its ``decode(outputs)`` when it has them.
+``compile_hop(k, max_n, alphabet_size)`` gives a ``CompiledHop``: its ``token_ids`` prepend the start
+token, its ``decode`` reads positions 1..n of the readout (⊥ as None).
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from compilers.to_mpc import FLOAT32_REL_TOL, FLOAT64_REL_TOL, from_torch, run_t
 from compilers.to_mpc.plan import min_memory
 from protocols.hop_reference import hop
 
-hop_compile = pytest.importorskip("compilers.hop_compile")
+from compilers import hop_compile  # noqa: E402
 
 MAX_N, ALPHABET = 16, 4
 
@@ -32,15 +31,13 @@ def hop_cases() -> list[list[int]]:
 @pytest.mark.parametrize("k", [1, 2, 5, 8])
 def test_compiled_hop_model_through_the_mpc_protocol(k):
     compiled = hop_compile.compile_hop(k, MAX_N, ALPHABET)
-    model = getattr(compiled, "model", compiled)
-    encode = getattr(compiled, "encode", lambda seq: seq)
-    decode = getattr(compiled, "decode", None)
-    assert decode is not None, "compile_hop's result needs decode(outputs) -> answers (None for ⊥) for this test"
+    model = compiled.model
     shape = from_torch(model).shape
     tol = FLOAT64_REL_TOL if model.cfg.dtype == "float64" else FLOAT32_REL_TOL
     for seq in hop_cases():
-        run = run_to_mpc(model, np.asarray(encode(seq)), memory=2 * min_memory(shape))
+        ids = compiled.token_ids([seq])[0]  # the start token, then the sequence's token ids
+        run = run_to_mpc(model, np.asarray(ids), memory=2 * min_memory(shape))
         plan = run.protocol.plan
         assert run.result.trace.num_rounds == model.cfg.n_layers * (2 * plan.depth + 3)
         assert run.errors[1] <= tol
-        assert list(decode(run.output)) == hop(seq, k), f"k = {k}, sequence {seq}"
+        assert compiled.decode(np.asarray(run.output)[None])[0] == hop(seq, k), f"k = {k}, sequence {seq}"

@@ -13,7 +13,6 @@ The hop-rnn is the explicit construction and must answer hop_k(X)_N correctly.
 """
 from __future__ import annotations
 
-import importlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -236,51 +235,26 @@ def run_row(kind: str, task: HopTask, opts: ModelOptions = ModelOptions(), model
 
 
 def transformer_row(task: HopTask) -> ContrastRow:
-    """The hop_k transformer (P2 Thm 4.2): from ``compilers.hop_compile`` when that module exists,
-    otherwise the theorem's depth alone. A transformer layer is not a small-message blackboard
-    round (attention reads every block), so no s is reported and the bound does not apply."""
-    depth = hop_theorem_depth(task.k)
-    try:
-        compiler = importlib.import_module("compilers.hop_compile")
-    except ModuleNotFoundError as exc:
-        if exc.name != "compilers.hop_compile":
-            raise
-        return ContrastRow("transformer", task.n, task.k, task.players, depth, None, None, None, None,
-                           note="compilers/hop_compile.py absent: depth floor(log2 k) + 2 from P2 Thm 4.2, not run")
-    return _compiled_row(compiler, task, depth)
+    """The compiled hop_k transformer (``compilers.hop_compile``; P2 Thm 4.2's pointer doubling at depth
+    ``hop_transformer_depth(k)`` — ⌊log2 k⌋ + 2 at powers of two) run on the task's tokens. A transformer
+    layer is not a small-message blackboard round (attention reads every block), so no s is reported
+    and the bound does not apply."""
+    from compilers import hop_compile
 
-
-def _compiled_row(compiler: Any, task: HopTask, depth: int) -> ContrastRow:
-    """Run the compiled hop_k transformer on the task's tokens (see ``transformer_row``)."""
     start = time.perf_counter()
-    try:
-        cfg, answer = _run_compiled(compiler, task)
-    except Exception as exc:  # written in parallel: report what went wrong instead of failing the table
-        return ContrastRow("transformer", task.n, task.k, task.players, depth, None, None, None, None,
-                           note=f"compilers.hop_compile present but could not be run here: {type(exc).__name__}: {exc}")
+    cfg, answer = _run_compiled(hop_compile, task)
     return ContrastRow(
         "transformer", task.n, task.k, task.players, cfg.n_layers, None, None, None, None,
         answer=answer, expected=task.answer, correct=answer == task.answer, seconds=time.perf_counter() - start,
-        note=f"compiled by compilers.hop_compile (P2 Thm 4.2 depth {depth}); attention reads every block, "
-             "so a layer is not a small-message blackboard round",
+        note=f"compiled hop_k transformer: {cfg.n_layers} layers (P2 Thm 4.2 states {hop_theorem_depth(task.k)}); "
+             "attention reads every block, so a layer is not a small-message blackboard round",
         extra={"d_model": cfg.d_model, "n_heads": cfg.n_heads, "dtype": cfg.dtype},
     )
 
 
 def _run_compiled(compiler: Any, task: HopTask) -> tuple[Any, int | None]:
-    """``compile_hop(k, max_n, alphabet_size)`` over tokens 0..A−1 (ours are 1..A), returning a
-    Transformer or an object with ``.model`` and optional ``encode(seq)`` / ``decode(outputs)`` — the
-    interface tests/test_to_mpc_hop.py relies on. Returns (config, hop_k(X)_N in our tokens)."""
-    import torch
-
+    """``compile_hop(k, max_n, alphabet_size)`` over tokens 0..A−1 (ours are 1..A); runs the compiled
+    transformer on the instance and returns (its config, hop_k(X)_N in our tokens)."""
     compiled = compiler.compile_hop(task.k, task.n, task.alphabet)
-    model = getattr(compiled, "model", compiled)
-    seq = [t - 1 for t in task.tokens]
-    encoded = getattr(compiled, "encode", lambda s: s)(seq)
-    with torch.no_grad():
-        outputs = model(torch.as_tensor(np.asarray(encoded), dtype=torch.long)[None])[0].numpy()
-    decode = getattr(compiled, "decode", None)
-    if decode is None:
-        raise ValueError("compile_hop's result has no decode(outputs)")
-    last = list(decode(outputs))[-1]
-    return model.cfg, None if last is None else int(last) + 1
+    last = compiled.run([t - 1 for t in task.tokens])[-1]
+    return compiled.model.cfg, None if last is None else int(last) + 1

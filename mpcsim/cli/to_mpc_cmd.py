@@ -70,13 +70,7 @@ def _load_model(args) -> LoadedModel:
 def _load_model_dir(path: Path):
     if not path.is_dir():
         raise ValueError(f"MODEL_DIR {path}: no such directory")
-    try:
-        from compilers import export
-    except ModuleNotFoundError as exc:
-        if exc.name != "compilers.export":
-            raise
-        raise ValueError("reading MODEL_DIR needs compilers.export, which this checkout does not have; "
-                         "use --demo or --gpt2-random") from None
+    from compilers import export
     from compilers.model import Transformer
 
     loaded = export.load(path)
