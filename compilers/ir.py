@@ -343,8 +343,22 @@ class Shift(Expr):
         return ValueType.pointer()
 
 
+class _Tabulated:
+    """Shared by ``Map`` and ``SequenceMap``: the function is identified by its table (``params``),
+    shown by its name, and named by content (no explicit name parameters)."""
+
+    def params(self) -> tuple:
+        return (self.table, self.numeric)
+
+    def _shown_params(self) -> tuple:
+        return (getattr(self.fn, "__name__", "fn"),)
+
+    def _name_params(self) -> tuple | None:
+        return None
+
+
 @dataclass(frozen=True, eq=False)
-class Map(Expr):
+class Map(_Tabulated, Expr):
     """fn applied position-wise to x (finite domain; ⊥ maps to ⊥, or to 0 when numeric). The
     function is stored as its table, so two maps with equal tables are the same register."""
 
@@ -357,15 +371,6 @@ class Map(Expr):
     def children(self) -> tuple[Expr, ...]:
         return (self.x,)
 
-    def params(self) -> tuple:
-        return (self.table, self.numeric)
-
-    def _shown_params(self) -> tuple:
-        return (getattr(self.fn, "__name__", "fn"),)
-
-    def _name_params(self) -> tuple | None:
-        return None
-
     def _infer_type(self) -> ValueType:
         _need_expr(self, "x", self.x)
         domain = _domain_of(self, self.x)
@@ -375,7 +380,7 @@ class Map(Expr):
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceMap(Expr):
+class SequenceMap(_Tabulated, Expr):
     """fn(x, y) position-wise over the finite product domain (⊥ if either input is ⊥)."""
 
     op: ClassVar[str] = "sequence_map"
@@ -387,15 +392,6 @@ class SequenceMap(Expr):
 
     def children(self) -> tuple[Expr, ...]:
         return (self.x, self.y)
-
-    def params(self) -> tuple:
-        return (self.table, self.numeric)
-
-    def _shown_params(self) -> tuple:
-        return (getattr(self.fn, "__name__", "fn"),)
-
-    def _name_params(self) -> tuple | None:
-        return None
 
     def _infer_type(self) -> ValueType:
         _need_expr(self, "x", self.x)

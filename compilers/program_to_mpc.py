@@ -33,11 +33,11 @@ import numpy as np
 
 from mpcsim.config import MPCConfig, memory_for_delta, word_bits_for
 from mpcsim.errors import ProtocolError
-from mpcsim.protocol import Protocol, ShardOutput, ShardView, Step
+from mpcsim.protocol import ShardOutput, ShardView
 from mpcsim.simulator import Result, Simulator
 from protocols.mpc_blocks import (
-    SORT_ROUNDS, TAG_WORDS, BlockLayout, CopyForwardSort, Inbox, Outbox, PlanError, Schedule, SortLayout,
-    SortTags, Table, psrs_bucket_bound, send_relayout,
+    SORT_ROUNDS, TAG_WORDS, BlockLayout, CopyForwardSort, Inbox, Outbox, PlanError, Schedule,
+    ScheduledProtocol, SortLayout, SortTags, Table, psrs_bucket_bound, send_relayout,
 )
 
 from .attention_forms import form_of
@@ -253,7 +253,7 @@ def min_memory(n: int, phases: list[Phase], codec_widths: dict) -> int:
 
 
 # ---- the protocol ------------------------------------------------------------------------------
-class ProgramProtocol(Protocol):
+class ProgramProtocol(ScheduledProtocol):
     """A token program run on MPC machines (see the module docstring)."""
 
     def __init__(self, program: Program, n: int, *, memory: int | None = None, delta: float | None = None,
@@ -318,18 +318,14 @@ class ProgramProtocol(Protocol):
         return 1 if self._constant(head) else len(head.pattern.keys.type.proper_values)
 
     # -- Protocol ---------------------------------------------------------------------------
-    def local(self, round: int, view: ShardView) -> Step:
-        where = self.schedule.locate(round)
-        if where is None:
-            return Step.stop()
-        index, name, offset = where
-        inbox, out = Inbox(view), Outbox()
+    def run_phase(self, round: int, index: int, name: str, offset: int, inbox: Inbox, out: Outbox) -> None:
+        view = inbox.view
         if name == "spread":
             raw = inbox.raw()
             hi = min(view.hi, self.io.machines)
             pos = self.io.held_positions(raw.machine, view.lo, max(view.lo, hi)) if len(raw) else np.zeros(0, _I64)
             send_relayout(out, raw.rows[:, 0], pos, raw.machine, self.owners)
-            return Step.send(out.build())
+            return
         phase_index = index - 1
         phase = self.phases[phase_index]
         if offset == 0:
@@ -343,12 +339,12 @@ class ProgramProtocol(Protocol):
             else:
                 words = self.codec.to_words(self.graph.output, regs[self.graph.output.name])
                 send_relayout(out, words, pos, machines, self.io)
-            return Step.send(out.build())
+            return
         state = inbox.table(TAG_STATE, len(phase.state))
         out.keep(TAG_STATE, state)
         if phase.kind == "width":
             self._answer_histograms(phase, inbox, out)
-            return Step.send(out.build())
+            return
         sort = self._sorts[phase.head.name]
         if offset == 1:
             sort.split(inbox, out)
@@ -359,7 +355,6 @@ class ProgramProtocol(Protocol):
             i = m.query[:, 2]
             rows = np.concatenate([i[:, None], m.found[:, None].astype(_I64), m.marked[:, 2:]], axis=1)
             out.send(TAG_REPLY, m.machine, self.owners.owner(i), rows)
-        return Step.send(out.build())
 
     def output(self, view: ShardView) -> ShardOutput:
         return ShardOutput.from_memory(view)

@@ -53,12 +53,12 @@ import numpy as np
 
 from mpcsim.config import MPCConfig, memory_for_delta, word_bits_for
 from mpcsim.errors import ProtocolError
-from mpcsim.protocol import Protocol, ShardOutput, ShardView, Step
+from mpcsim.protocol import ShardOutput, ShardView
 from mpcsim.simulator import Result, Simulator
 
 from .mpc_blocks import (
     RELAYOUT_ROUNDS, SORT_ROUNDS, TAG_WORDS, BlockLayout, CopyForwardSort, Inbox, Outbox, PlanError,
-    Schedule, SortLayout, SortTags, Table, ceil_log2, psrs_bucket_bound, send_relayout,
+    Schedule, ScheduledProtocol, SortLayout, SortTags, Table, ceil_log2, psrs_bucket_bound, send_relayout,
 )
 
 _I64 = np.int64
@@ -310,7 +310,7 @@ def _index_of(round: int, what: str, positions: np.ndarray, receiver: np.ndarray
     return idx
 
 
-class _HopBase(Protocol):
+class _HopBase(ScheduledProtocol):
     """Phases shared by the hop_k protocols: spread, boundary, find¹, lookups, output.
 
     A subclass says how many lookups it makes and, per lookup, which pointer it follows, what a
@@ -394,12 +394,7 @@ class _HopBase(Protocol):
         raise NotImplementedError
 
     # -- Protocol ---------------------------------------------------------------------------------
-    def local(self, round: int, view: ShardView) -> Step:
-        where = self.schedule.locate(round)
-        if where is None:
-            return Step.stop()
-        index, name, offset = where
-        inbox, out = Inbox(view), Outbox()
+    def run_phase(self, round: int, index: int, name: str, offset: int, inbox: Inbox, out: Outbox) -> None:
         if name == "spread":
             self._spread(round, inbox, out)
         elif name == "boundary":
@@ -410,7 +405,6 @@ class _HopBase(Protocol):
             self._lookup(round, index - 2, offset, inbox, out)
         else:
             self._output(round, inbox, out)
-        return Step.send(out.build())
 
     def output(self, view: ShardView) -> ShardOutput:
         """The answers sit untagged in the first ⌈n/s⌉ machines, in order (P2 Def. 2.3)."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from mpcsim.errors import ProtocolError
 from mpcsim.messages import Messages
-from mpcsim.protocol import ShardView
+from mpcsim.protocol import Protocol, ShardView, Step
 
 _I64 = np.int64
 TAG_WORDS = 1  # a tagged message spends one word on its tag
@@ -271,6 +271,27 @@ class Schedule:
                 return index, name, round - start
             start += rounds
         return None
+
+
+class ScheduledProtocol(Protocol):
+    """A protocol whose rounds follow a fixed ``Schedule`` (so its round count is a formula):
+    ``local`` finds the phase of the round, hands the shard's memory (as an ``Inbox``) and an empty
+    ``Outbox`` to ``run_phase``, and sends what was put in the outbox; after the last phase it halts."""
+
+    schedule: Schedule
+
+    def local(self, round: int, view: ShardView) -> Step:
+        where = self.schedule.locate(round)
+        if where is None:
+            return Step.stop()
+        index, name, offset = where
+        out = Outbox()
+        self.run_phase(round, index, name, offset, Inbox(view), out)
+        return Step.send(out.build())
+
+    def run_phase(self, round: int, index: int, name: str, offset: int, inbox: Inbox, out: Outbox) -> None:
+        """Round ``round`` is round ``offset`` (0-based) of phase ``index`` called ``name``."""
+        raise NotImplementedError
 
 
 # ---- 3. Sample sort (PSRS) with a segmented copy-forward scan -----------------------------------
