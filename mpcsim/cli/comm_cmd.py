@@ -210,9 +210,15 @@ def _plot(args, path: str) -> dict:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ns, [r.transcript_bits for r in rows], "o-", label="transcript bits")
     ax.plot(ns, [r.message_bits for r in rows], "s-", label="largest message s")
-    ax.plot(ns, [n / k ** 6 for n in ns], "k--", label="N/k^6 (c = 1)")
+    applies = args.players in (None, k)  # P2 Prop. E.4's bound is stated for the k-player split
+    if applies:
+        ax.plot(ns, [n / k ** 6 for n in ns], "k--", label="N/k^6 (c = 1)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # no overlapping minor labels on short ranges
     ax.set_xlabel("N")
     ax.set_ylabel("bits")
     ax.set_title(f"{args.model}: rounds {rows[0].rounds} vs k = {k}")
@@ -221,4 +227,5 @@ def _plot(args, path: str) -> dict:
     fig.savefig(path, format="png")
     plt.close(fig)
     return {"file": path, "n": ns, "transcript_bits": [r.transcript_bits for r in rows],
-            "message_bits": [r.message_bits for r in rows], "threshold": [n / k ** 6 for n in ns]}
+            "message_bits": [r.message_bits for r in rows],
+            "threshold": [n / k ** 6 for n in ns] if applies else None}
