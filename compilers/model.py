@@ -107,15 +107,16 @@ class Attention(nn.Module):
         self.b_O = nn.Parameter(torch.zeros(d, dtype=dt))
 
     def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        q = torch.einsum("bnd,hde->bhne", x, self.W_Q) + self.b_Q[None, :, None, :]  # (B, H, N, d_head)
-        k = torch.einsum("bnd,hde->bhne", x, self.W_K) + self.b_K[None, :, None, :]  # (B, H, N, d_head)
-        v = torch.einsum("bnd,hde->bhne", x, self.W_V) + self.b_V[None, :, None, :]  # (B, H, N, d_head)
+        x = x[:, None]  # (B, 1, N, d_model): one matmul per projection, broadcast over heads
+        q = torch.matmul(x, self.W_Q) + self.b_Q[None, :, None, :]  # (B, H, N, d_head)
+        k = torch.matmul(x, self.W_K) + self.b_K[None, :, None, :]  # (B, H, N, d_head)
+        v = torch.matmul(x, self.W_V) + self.b_V[None, :, None, :]  # (B, H, N, d_head)
         return q, k, v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x)
         z = F.scaled_dot_product_attention(q, k, v, is_causal=self.cfg.causal, scale=self.cfg.scale)  # (B, H, N, d_head)
-        return torch.einsum("bhne,hed->bnd", z, self.W_O) + self.b_O  # (B, N, d_model)
+        return torch.matmul(z, self.W_O).sum(dim=1) + self.b_O  # (B, N, d_model): Σ_h z_h W_O,h
 
 
 class MLP(nn.Module):
