@@ -111,10 +111,18 @@ class ValueType:
     def has_bottom(self) -> bool:
         return self.kind is Kind.CATEGORICAL and BOTTOM in self.values
 
-    @property
+    @cached_property
     def proper_values(self) -> tuple:
         """The categorical values other than ⊥ (the one-hot directions)."""
         return tuple(v for v in self.values if v is not BOTTOM)
+
+    @cached_property
+    def _proper_index(self) -> dict:
+        return {v: j for j, v in enumerate(self.proper_values)}
+
+    def index_of(self, value: Hashable) -> int:
+        """The one-hot direction of a proper value (constant time; ``proper_values.index`` is linear)."""
+        return self._proper_index[value]
 
     def with_bottom(self) -> "ValueType":
         """The type of a read that may fall on the start token: ⊥ joins a categorical value set;

@@ -92,7 +92,7 @@ def readout_weights(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
         c = bits.shape[1]
         w_u = np.zeros((layout.d_model, len(r.columns)))
         for col, v in enumerate(r.columns):
-            code = 0 if v is None else 1 + node.type.proper_values.index(v)
+            code = 0 if v is None else 1 + node.type.index_of(v)
             sign = 2.0 * ((code >> np.arange(c)) & 1) - 1.0  # ±1 code of the column's value
             w_u[:, col] = bits @ (2 * sign)
             b_u[col] = -sign.sum()

@@ -117,7 +117,7 @@ def mlp_part(node: Expr, layout, max_n: int) -> MLPPart:
         if value is BOTTOM:
             return row
         if node.type.kind is Kind.CATEGORICAL:
-            row[out_block.start + node.type.proper_values.index(value)] = 1.0
+            row[out_block.start + node.type.index_of(value)] = 1.0
         else:
             row[out_block.start] = float(value)
         return row
@@ -129,7 +129,7 @@ def mlp_part(node: Expr, layout, max_n: int) -> MLPPart:
             inputs = inputs if isinstance(node, SequenceMap) else (inputs,)
             if out is BOTTOM or (node.type.kind is Kind.NUMERIC and out == 0) or any(v is BOTTOM for v in inputs):
                 continue
-            win = sum(f[:, t.proper_values.index(v)] for f, t, v in zip(feats, types, inputs))
+            win = sum(f[:, t.index_of(v)] for f, t, v in zip(feats, types, inputs))
             unit(f"{inputs!r}", win, -(len(inputs) - 1.0), write(out))
     elif kind == "integer_map":
         x = layout.functional(node.x, "value")[:, 0]

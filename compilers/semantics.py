@@ -85,7 +85,7 @@ def _build_table(node: Expr, in_types: Sequence[ValueType]) -> tuple[np.ndarray,
         for t, v, size in zip(in_types, inputs if len(in_types) > 1 else (inputs,), sizes):
             idx = idx * size + _input_slot(t, v)
         if out_t.kind is Kind.CATEGORICAL:
-            table[idx] = -1 if out is BOTTOM else out_t.proper_values.index(out)
+            table[idx] = -1 if out is BOTTOM else out_t.index_of(out)
         else:
             table[idx] = 0.0 if out is BOTTOM else float(out)
     return table, sizes
@@ -97,7 +97,7 @@ def _domain(t: ValueType) -> tuple:
 
 def _input_slot(t: ValueType, v: Any) -> int:
     if t.kind is Kind.CATEGORICAL:
-        return 0 if v is BOTTOM else 1 + t.proper_values.index(v)
+        return 0 if v is BOTTOM else 1 + t.index_of(v)
     return int(v) - int(t.finite_domain()[0])
 
 

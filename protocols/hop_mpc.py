@@ -290,7 +290,8 @@ def _delta(n: int, s: int) -> float:
 def _memory_advice(n: int, need: int) -> str:
     """How to ask for ``need`` words with s = ⌈n^δ⌉·c, δ ≤ 1: the δ at c = 1, else the c at δ = 1."""
     if n > 1 and need <= n:
-        return f"With s = ⌈n^δ⌉·c: δ >= {_delta(n, need):.3f} at c = 1, or --memory {need}"
+        delta = math.ceil(_delta(n, need) * 1000) / 1000  # rounded up, so the suggestion itself fits
+        return f"With s = ⌈n^δ⌉·c: δ >= {delta:.3f} at c = 1, or --memory {need}"
     return f"No δ <= 1 reaches that at c = 1 (n^1 = {n}): use δ = 1 with c >= {-(-need // max(n, 1))}, or --memory {need}"
 
 

@@ -61,3 +61,24 @@ def test_model_choice_is_checked(capsys, tmp_path):
     assert code == 2 and "exactly one model" in err
     code, _, err = run_cli(capsys, str(tmp_path / "absent"), "--random", "4", "--memory", "600")
     assert code == 2 and "no such directory" in err
+
+
+def test_compiled_model_dir_gets_the_start_token_and_decoded_answers(capsys, tmp_path):
+    """A directory written by ``mpcsim compile hop``: to-mpc feeds the start token first, maps token
+    values through the exported vocabulary and decodes the readout into hop_k answers."""
+    from protocols.hop_reference import hop
+
+    assert main(["compile", "hop", "--k", "2", "--max-n", "20", "-o", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    seq = [0, 1, 1, 2, 3, 0, 1, 2, 0, 3]
+    (tmp_path / "in.json").write_text(json.dumps(seq))
+    code, out, _ = run_cli(capsys, str(tmp_path / "m"), "--input", str(tmp_path / "in.json"),
+                           "--delta", "1", "--c", "64", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"]
+    assert doc["N"] == len(seq) + 1  # the start token is a position
+    assert doc["decoded_output"] == hop(seq, 2)
+    assert doc["disagreements_with_reference"] == 0
+    (tmp_path / "bad.json").write_text("[0, 7]")  # 7 is outside the alphabet 0..3
+    code, _, err = run_cli(capsys, str(tmp_path / "m"), "--input", str(tmp_path / "bad.json"), "--delta", "1", "--c", "64")
+    assert code == 2 and "not in the compiled model's vocabulary" in err

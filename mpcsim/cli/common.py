@@ -95,10 +95,16 @@ def stdlib_source(name: str) -> Path:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:
         raise ValueError(f"--stdlib-module {name}: {exc}") from None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        raise ValueError(f"--stdlib-module {name}: no standard-library module with a Python source file by that name")
-    path = Path(spec.origin).resolve()
     stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    origin = spec.origin if spec is not None else None
+    if origin is not None and not origin.endswith(".py"):
+        # frozen modules (os, codecs, abc, ... in Python 3.11+) still ship their source in the stdlib
+        rel = Path(*name.split("."))
+        candidates = [stdlib / rel.with_suffix(".py"), stdlib / rel / "__init__.py"]
+        origin = next((str(c) for c in candidates if c.is_file()), None)
+    if not origin:
+        raise ValueError(f"--stdlib-module {name}: no standard-library module with a Python source file by that name")
+    path = Path(origin).resolve()
     if stdlib not in path.parents or "site-packages" in path.parts or "dist-packages" in path.parts:
         raise ValueError(f"--stdlib-module {name}: {path} is not part of the Python standard library ({stdlib})")
     return path

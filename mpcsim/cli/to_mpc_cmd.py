@@ -43,6 +43,26 @@ class LoadedModel:
     model: object  # compilers.model.Transformer
     description: str
     hf_reference: object = None  # a transformers.GPT2Model, for --gpt2-random
+    compiled: dict | None = None  # for a compiled model's export: vocabulary, start token, readout
+
+
+def _compiled_ids(compiled: dict, values: list) -> np.ndarray:
+    """A compiled model's input: the start token, then the id (1 + index in the vocabulary) of each value."""
+    index = {v: j + 1 for j, v in enumerate(compiled["vocab"])}
+    missing = [v for v in values if v not in index]
+    if missing:
+        raise ValueError(f"token {missing[0]!r} is not in the compiled model's vocabulary "
+                         f"({len(index)} values, e.g. {list(index)[:5]})")
+    return np.array([compiled["start_token_id"]] + [index[v] for v in values], dtype=np.int64)
+
+
+def _decode_compiled(compiled: dict, output: np.ndarray) -> list | None:
+    """Read positions 1..n of a categorical readout (argmax over its columns; null is ⊥)."""
+    readout = compiled["layout"]["readout"]
+    if readout.get("kind") != "categorical":
+        return None
+    columns = readout["columns"]
+    return [columns[int(j)] for j in np.asarray(output)[1:, : len(columns)].argmax(axis=1)]
 
 
 def _load_model(args) -> LoadedModel:
@@ -64,16 +84,25 @@ def _load_model(args) -> LoadedModel:
         hf = random_gpt2(fields, args.seed, noise=0.0)
         model = from_gpt2_model(hf)
         return LoadedModel(model, f"random GPT-2 (seed {args.seed}): {_describe(model.cfg)}", hf)
-    return LoadedModel(_load_model_dir(Path(args.model_dir)), f"{args.model_dir}")
+    from compilers.export import load_config
+
+    path = Path(args.model_dir)
+    model = _load_model_dir(path)
+    return LoadedModel(model, f"{args.model_dir}", compiled=load_config(path).get("compiled"))
 
 
 def _load_model_dir(path: Path):
     if not path.is_dir():
         raise ValueError(f"MODEL_DIR {path}: no such directory")
+    from safetensors import SafetensorError
+
     from compilers import export
     from compilers.model import Transformer
 
-    loaded = export.load(path)
+    try:
+        loaded = export.load(path)
+    except (SafetensorError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"MODEL_DIR {path}: not a readable mpcsim export ({type(exc).__name__}: {exc})") from None
     model = loaded if isinstance(loaded, Transformer) else getattr(loaded, "model", None)
     if not isinstance(model, Transformer):
         raise ValueError(f"compilers.export.load({path}) gave {type(loaded).__name__}, not a Transformer")
@@ -107,7 +136,17 @@ def to_mpc_command(args) -> int:
 
     loaded = _load_model(args)
     model = loaded.model
-    tokens = _tokens(args, model.cfg.d_vocab)
+    values = None
+    if loaded.compiled is not None:  # token values of the program's vocabulary, after the start token
+        vocab = loaded.compiled["vocab"]
+        if args.random is not None:
+            picks = _tokens(args, len(vocab))
+            values = [vocab[int(j)] for j in picks]
+        else:
+            values = _tokens(args, len(vocab)).tolist()
+        tokens = _compiled_ids(loaded.compiled, values)
+    else:
+        tokens = _tokens(args, model.cfg.d_vocab)
     with backend_from_args(args) as backend:
         run = run_to_mpc(model, tokens, delta=args.delta, c=args.c, memory=args.memory, backend=backend,
                          progress=not (args.no_progress or args.json))
@@ -120,7 +159,20 @@ def to_mpc_command(args) -> int:
         with torch.no_grad():
             hf_out = loaded.hf_reference(torch.as_tensor(tokens)[None]).last_hidden_state[0].numpy()
         doc["hf_max_abs_error"], doc["hf_rel_error"] = relative_error(run.output, hf_out)
+    if loaded.compiled is not None:
+        doc["N"] = len(tokens)  # the start token is a position of the model
+        decoded = _decode_compiled(loaded.compiled, run.output)
+        doc["inputs"] = values
+        doc["decoded_output"] = decoded
+        hop_k = _hop_k_of(loaded.compiled)
+        if decoded is not None and hop_k is not None:
+            from protocols.hop_reference import hop_fast
+
+            reference = hop_fast(values, hop_k)
+            doc["reference_task"] = f"hop_{hop_k}"
+            doc["disagreements_with_reference"] = sum(a != b for a, b in zip(decoded, reference))
     ok = all(c.holds for c in run.checks) and doc["rel_error"] <= tol and doc.get("hf_rel_error", 0.0) <= tol
+    ok = ok and doc.get("disagreements_with_reference", 0) == 0
     doc["ok"] = ok
     if args.json:
         print_json(doc)
@@ -146,4 +198,18 @@ def _print_human(doc: dict, run) -> None:
     if "hf_rel_error" in doc:
         print(f"agreement with transformers.GPT2Model: max abs error {doc['hf_max_abs_error']:.3e}, "
               f"relative {doc['hf_rel_error']:.3e}")
+    if doc.get("decoded_output") is not None:
+        shown = ", ".join("⊥" if v is None else repr(v) for v in doc["decoded_output"][:12])
+        print(f"decoded output (first {min(12, len(doc['decoded_output']))}): {shown}")
+    if "disagreements_with_reference" in doc:
+        print(f"decoded output vs the plain-Python {doc['reference_task']}: "
+              f"{doc['disagreements_with_reference']} disagreements")
     print("OK" if doc["ok"] else "FAILED")
+
+
+def _hop_k_of(compiled: dict) -> int | None:
+    """k when the exported program is the library's hop_k (its printed form starts "program hop_K")."""
+    import re
+
+    match = re.match(r"program hop_(\d+)\b", compiled.get("program", ""))
+    return int(match.group(1)) if match else None
