@@ -66,8 +66,9 @@ def compile_hop(k: int, max_n: int, alphabet_size: int, dtype: str = "float32", 
     """hop_k over tokens 0..alphabet_size−1 for sequences of up to ``max_n`` tokens. Raises
     ``NumericsError`` if max_n exceeds ``max_exact_n`` for the dtype and codes. ``token_code``
     (``onehot`` / ``binary``) defaults to ``token_code_for(alphabet_size)``."""
-    if not isinstance(alphabet_size, int) or isinstance(alphabet_size, bool) or alphabet_size < 1:
-        raise ValueError(f"alphabet_size must be an integer >= 1, got {alphabet_size!r}")
+    for name, value, least in (("k", k, 0), ("max_n", max_n, 1), ("alphabet_size", alphabet_size, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     compiled = compile_program(hop_program(k, range(alphabet_size)), max_n, dtype=dtype, position_code=position_code,
                                categorical_code=token_code or token_code_for(alphabet_size), device=device)
     return CompiledHop(**{f: getattr(compiled, f) for f in (

@@ -330,7 +330,7 @@ def indices() -> Indices:
 
 @dataclass(frozen=True, eq=False)
 class Shift(Expr):
-    """The pointer x + offset, clipped to 0 (the start token) below: Shift(indices, −1) = i − 1."""
+    """The pointer x + offset (offset ≤ 0), clipped to 0 (the start token) below: Shift(indices, −1) = i − 1."""
 
     op: ClassVar[str] = "shift"
     x: Expr = None
@@ -348,6 +348,9 @@ class Shift(Expr):
             raise IRTypeError(f"{self._where()}: register '{self.x.name}' is {self.x.type}, not a pointer")
         if not isinstance(self.offset, int) or isinstance(self.offset, bool):
             raise IRTypeError(f"{self._where()}: offset must be an int, got {self.offset!r}")
+        if self.offset > 0:  # a later position: unreadable under the causal mask, and past n it does not exist
+            raise IRTypeError(f"{self._where()}: offset {self.offset} > 0 points forward; only offsets <= 0 "
+                              "have an exact transformer form (pointers may not pass the current position)")
         return ValueType.pointer()
 
 
@@ -539,6 +542,10 @@ class Aggregate(Expr):
         _need_expr(self, "value", self.value)
         t = self.value.type.with_bottom()
         unique = self.selector.form() in ("position", "quadratic")
+        if t.kind is Kind.POINTER and not unique:
+            raise IRTypeError(f"{self._where()}: the mean of pointer register '{self.value.name}' over several "
+                              "positions is a fraction, not a pointer; average a numeric register "
+                              "(e.g. Linear of it) instead")
         if t.kind is Kind.NUMERIC and not unique:
             return ValueType.numeric(t.lo, t.hi, False)  # a mean of integers is a fraction
         return t

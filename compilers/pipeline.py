@@ -100,6 +100,10 @@ class CompiledModel:
             return ids
         if vocab and all(isinstance(v, int) and not isinstance(v, bool) for v in vocab) \
                 and tuple(vocab) == tuple(range(len(vocab))):
+            flat = [t for row in rows for t in row]
+            bad = next((t for t in flat if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))), None)
+            if bad is not None:  # no silent truncation of 1.7 or conversion of '1' / True
+                raise EvaluationError(f"token {bad!r} ({type(bad).__name__}) is not in the vocabulary 0..{len(vocab) - 1}")
             arr = np.asarray(rows, dtype=np.int64).reshape(len(rows), n)
             bad = (arr < 0) | (arr >= len(vocab))
             if bad.any():

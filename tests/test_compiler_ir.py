@@ -173,3 +173,12 @@ def test_map_semantics_is_the_function(table, xs):
     lin = Linear(((toks, 2), (m, -1)), 1)
     assert np.allclose(eval_elementwise(lin, [encode_values(toks.type, xs), encode_values(m.type, [table[v] for v in xs])]),
                        [2 * v - table[v] + 1 for v in xs])
+
+
+def test_programs_without_an_exact_form_are_refused_when_built():
+    """Found by a new user: these compiled without complaint and then answered wrongly."""
+    toks = Tokens(vocab=(1, 2, 3))
+    with pytest.raises(IRTypeError, match="points forward"):
+        LookUp(Shift(Indices(), 1), toks)  # reading position i + 1
+    with pytest.raises(IRTypeError, match="mean of pointer register 'indices'"):
+        Aggregate(Select(toks, toks, Comparison.TRUE), Indices())  # a mean of positions is no pointer
