@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .encodings import Codes
-from .errors import EvaluationError
+from .errors import CompileError, EvaluationError
 from .graph_to_layout import Layout, graph_to_layout
 from .ir import Program
 from .layout_to_weights import layout_to_weights
@@ -165,8 +165,24 @@ def compile_program(program: Program, max_n: int, *, dtype: str = "float32", pos
     graph = program_to_graph(program)
     cons: list[Constraint] = check_exact(graph, max_n, dtype, codes)
     layout = graph_to_layout(graph, max_n, codes)
+    _check_size(layout, max_n, dtype)
     model = layout_to_weights(layout, dtype).to(pick_device(device))
     return CompiledModel(program, graph, layout, model, dtype, codes, cons, max_exact_n(graph, dtype, codes))
 
 
 __all__ = ["BOS_ID", "CompiledModel", "compile_program"]
+
+
+MAX_WEIGHT_BYTES = 8 << 30  # refuse to allocate models over 8 GiB (the position table W_pos dominates)
+
+
+def _check_size(layout: Layout, max_n: int, dtype: str) -> None:
+    """Refuse, before allocating, a model whose position embedding alone would not fit in memory."""
+    import torch
+
+    bytes_per = torch.empty(0, dtype=getattr(torch, dtype)).element_size()
+    need = (max_n + 1) * layout.d_model * bytes_per
+    if need > MAX_WEIGHT_BYTES:
+        raise CompileError(f"max_n = {max_n} needs a {max_n + 1} × {layout.d_model} position table "
+                           f"({need / 2**30:.1f} GiB in {dtype}), over the {MAX_WEIGHT_BYTES >> 30} GiB limit; "
+                           "compile for a smaller max_n")

@@ -7,6 +7,8 @@ import argparse
 import sys
 import time
 
+from compilers.numerics import N_CAP
+
 from .common import (
     add_backend_options, add_input_options, add_memory_options, backend_from_args, load_tokens, print_json,
 )
@@ -58,7 +60,9 @@ def compile_hop_command(args) -> int:
     seconds = time.perf_counter() - t0
     path = export.save(compiled, args.output)
     by_dtype = exact_range_table(args.k, (args.alphabet,))[0]["max_exact_n"]
-    doc = dict(compiled.summary(), output=str(path), compile_seconds=round(seconds, 4), max_exact_n_by_dtype=by_dtype)
+    doc = dict(compiled.summary(), output=str(path), compile_seconds=round(seconds, 4), max_exact_n_by_dtype=by_dtype,
+               max_exact_n_position_code="binary",
+               max_exact_n_search_cap=N_CAP)  # a value equal to the cap means "no bound found below it"
     if args.json:
         print_json(doc)
         return 0
@@ -66,9 +70,9 @@ def compile_hop_command(args) -> int:
     print(f"  layers {compiled.layers} (P2 Thm 4.2: {compiled.theorem_depth}; achievable with one-head lookups: "
           f"{doc['achievable_depth']}), heads/layer {compiled.heads}, width {compiled.width}, "
           f"d_head {compiled.model.cfg.d_head}, params {compiled.params}")
-    print(f"  exact for N <= {compiled.max_exact_n} in {args.dtype} ({args.position_code} position code, "
+    print(f"  largest exact N: {_exact(compiled.max_exact_n)} in {args.dtype} ({args.position_code} position code, "
           f"{compiled.codes.categorical} token code); largest exact N by dtype (binary position code): "
-          + ", ".join(f"{d} {v}" for d, v in by_dtype.items()))
+          + ", ".join(f"{d} {_exact(v)}" for d, v in by_dtype.items()))
     print(compiled.layout.describe())
     print(f"wrote {path}/model.safetensors and {path}/config.json")
     return 0
@@ -204,3 +208,8 @@ def _holds(measured, relation: str, bound):
     if relation == "<=":
         return measured <= bound
     return measured >= bound
+
+
+def _exact(n: int) -> str:
+    """The largest exact N, or '>= 2^40 (search cap)' when nothing binds below the cap."""
+    return f"no limit below the 2^{N_CAP.bit_length() - 1} search cap" if n >= N_CAP else str(n)
