@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from ..errors import MPCError
+from .common import finalize_options
 
 # module name -> the subcommands it registers
 SUBCOMMAND_MODULES = (
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        finalize_options(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

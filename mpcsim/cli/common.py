@@ -19,17 +19,17 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                      help="the source of a Python standard-library module (e.g. argparse), read at run time; "
                           "real code under the PSF License, present on every machine")
     src.add_argument("--random", metavar="N", type=int, help="a uniformly random sequence of N tokens")
-    parser.add_argument("--tokens", choices=("chars", "words"), default="chars",
+    parser.add_argument("--tokens", choices=("chars", "words"), default=None,
                         help="tokenisation of text input (default: chars)")
-    parser.add_argument("--alphabet", type=int, default=4, help="alphabet size for --random (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--alphabet", type=int, default=None, help="alphabet size for --random (default 4)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for --random (default 0)")
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("inprocess", "ray"), default="inprocess")
     parser.add_argument("--ray-address", metavar="ADDR", default=None,
                         help="join an existing Ray cluster (default: start a local one on loopback)")
-    parser.add_argument("--ray-hosts", type=int, default=2, help="Ray host actors (default 2)")
+    parser.add_argument("--ray-hosts", type=int, default=None, help="Ray host actors (default 2)")
 
 
 MAX_MEMORY_WORDS = 1 << 40  # a machine's memory must stay addressable with int64 word counts
@@ -47,7 +47,36 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
     mem.add_argument("--delta", type=float, default=None,
                      help="local memory s = ceil(n^delta)*c words (default: the smallest s the protocol fits in)")
     mem.add_argument("--memory", type=_memory_words, default=None, help="local memory s in words")
-    parser.add_argument("--c", type=int, default=1, help="the constant c in s = ceil(n^delta)*c (default 1)")
+    parser.add_argument("--c", type=int, default=None, help="the constant c in s = ceil(n^delta)*c (default 1)")
+
+
+def finalize_options(args) -> None:
+    """Refuse options that the chosen mode would ignore, then fill in their defaults (called by
+    ``main`` for every command; it looks only at the options a command has)."""
+    def given(name: str) -> bool:
+        return getattr(args, name, None) is not None
+
+    if hasattr(args, "random") and hasattr(args, "tokens"):
+        if args.random is not None:
+            if given("tokens"):
+                raise ValueError("--tokens applies to text input (--input / --stdlib-module), not to --random")
+            args.alphabet = 4 if args.alphabet is None else args.alphabet
+            args.seed = 0 if args.seed is None else args.seed
+        else:
+            for name in ("alphabet", "seed"):
+                if given(name):
+                    raise ValueError(f"--{name} applies to --random only")
+            args.tokens = args.tokens or "chars"
+    if hasattr(args, "backend") and hasattr(args, "ray_hosts"):
+        if args.backend != "ray":
+            for name in ("ray_address", "ray_hosts"):
+                if given(name):
+                    raise ValueError(f"--{name.replace('_', '-')} applies to --backend ray only")
+        args.ray_hosts = 2 if args.ray_hosts is None else args.ray_hosts
+    if hasattr(args, "c") and hasattr(args, "delta"):
+        if given("c") and args.delta is None:
+            raise ValueError("--c applies with --delta only (s = ceil(n^delta)*c); with --memory give s directly")
+        args.c = 1 if args.c is None else args.c
 
 
 def load_tokens(args) -> tuple[list[int], list[str], str]:

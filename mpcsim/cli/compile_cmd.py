@@ -81,17 +81,10 @@ def compile_hop_command(args) -> int:
 # ---- check ------------------------------------------------------------------------------------
 def _run_mpc(tokens: list[int], k: int, alphabet: int, args, backend):
     """The lead's pointer-doubling protocol if present, else this compiler's lowering."""
-    try:
-        from protocols.hop_mpc import hop_rounds, run_hop
-    except ModuleNotFoundError:
-        from compilers.library import hop_program
-        from compilers.program_to_mpc import run_program
+    from protocols.hop_mpc import hop_rounds, run_hop
 
-        outputs, result, protocol = run_program(hop_program(k, range(alphabet)), tokens, delta=args.delta,
-                                                memory=args.memory, c=getattr(args, "c", 1), backend=backend)
-        return outputs, result, "compiled token program (compilers.program_to_mpc)", protocol.expected_rounds
     outputs, result, protocol = run_hop(tokens, k, alphabet_size=alphabet, delta=args.delta, memory=args.memory,
-                                        c=getattr(args, "c", 1), backend=backend)
+                                        c=args.c, backend=backend)
     cfg = result.trace.config
     return outputs, result, "pointer doubling (protocols.hop_mpc)", hop_rounds(cfg.n, k, cfg.s, cfg.q)
 

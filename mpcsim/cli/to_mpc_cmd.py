@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mem = p.add_mutually_exclusive_group(required=True)
     mem.add_argument("--delta", type=float, help="δ′: local memory s = ceil(N^δ′)·c words")
     mem.add_argument("--memory", type=int, help="local memory s in words")
-    p.add_argument("--c", type=int, default=1, help="the constant c in s = ceil(N^δ′)·c (default 1)")
+    p.add_argument("--c", type=int, default=None, help="the constant c in s = ceil(N^δ′)·c (default 1)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", metavar="FILE", help="token ids: whitespace/comma separated, or a JSON list")
     src.add_argument("--random", metavar="N", type=int, help="N uniformly random token ids")
@@ -149,7 +150,7 @@ def to_mpc_command(args) -> int:
         tokens = _tokens(args, model.cfg.d_vocab)
     with backend_from_args(args) as backend:
         run = run_to_mpc(model, tokens, delta=args.delta, c=args.c, memory=args.memory, backend=backend,
-                         progress=not (args.no_progress or args.json))
+                         progress=not (args.no_progress or args.json) and sys.stderr.isatty())
     tol = FLOAT64_REL_TOL if model.cfg.dtype == "float64" else FLOAT32_REL_TOL
     doc = {"model": loaded.description, "backend": args.backend, "N": len(tokens), **run.report(),
            "tolerance": tol}
