@@ -26,8 +26,7 @@ def bench_hop(n: int, k: int, backend_name: str, backend, repeat: int, seed: int
     from protocols.hop_numpy import hop_numpy
 
     tokens = np.random.default_rng(seed).integers(0, 4, n)
-    tok_list = tokens.tolist()
-    sim_s, (outputs, result, protocol) = _time(lambda: run_hop(tok_list, k, alphabet_size=4, backend=backend), repeat)
+    sim_s, (outputs, result, protocol) = _time(lambda: run_hop(tokens, k, alphabet_size=4, backend=backend), repeat)
     floor_s, floor = _time(lambda: hop_numpy(tokens, k), repeat)
     agree = [(-1 if o is None else o) for o in outputs] == floor.tolist()
     row = {
@@ -39,7 +38,7 @@ def bench_hop(n: int, k: int, backend_name: str, backend, repeat: int, seed: int
         "agree_with_floor": agree, "within_s": result.trace.within_limits(),
     }
     if backend_name == "inprocess":
-        row["peak_mib"] = _peak_mib(lambda: run_hop(tok_list, k, alphabet_size=4, backend=backend))
+        row["peak_mib"] = _peak_mib(lambda: run_hop(tokens, k, alphabet_size=4, backend=backend))
         row["floor_peak_mib"] = _peak_mib(lambda: hop_numpy(tokens, k))
     return row
 
