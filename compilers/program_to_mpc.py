@@ -345,13 +345,8 @@ class ProgramProtocol(ScheduledProtocol):
         if phase.kind == "width":
             self._answer_histograms(phase, inbox, out)
             return
-        sort = self._sorts[phase.head.name]
-        if offset == 1:
-            sort.split(inbox, out)
-        elif offset == 2:
-            sort.route(inbox, out)
-        else:
-            m = sort.resolve(inbox, round)
+        m = self._sorts[phase.head.name].advance(offset, inbox, out, round)
+        if m is not None:
             i = m.query[:, 2]
             rows = np.concatenate([i[:, None], m.found[:, None].astype(_I64), m.marked[:, 2:]], axis=1)
             out.send(TAG_REPLY, m.machine, self.owners.owner(i), rows)

@@ -464,12 +464,7 @@ class _HopBase(ScheduledProtocol):
             x_prev[need] = prev.rows[:, 0]
             marked = Table(tokens.machine[keyed], np.stack([x_prev, pos, x], axis=1)[keyed])
             sort.sample(out, marked, Table(tokens.machine, np.stack([x, pos], axis=1)), round)
-        elif offset == 1:
-            sort.split(inbox, out)
-        elif offset == 2:
-            sort.route(inbox, out)
-        else:
-            m = sort.resolve(inbox, round)
+        elif (m := sort.advance(offset, inbox, out, round)) is not None:
             i = m.query[:, 1]
             j = np.where(m.found, m.marked[:, 1], 0)
             xj = np.where(m.found, m.marked[:, 2], self.bottom)
@@ -529,13 +524,8 @@ class _HopBase(ScheduledProtocol):
             self._lookup_sorts[t - 1].sample(out, Table(state.machine, data), requests, round)
             return
         out.keep(TAG_STATE, inbox.table(TAG_STATE, self.STATE_WIDTH))
-        sort = self._lookup_sorts[t - 1]
-        if offset == 1:
-            sort.split(inbox, out)
-        elif offset == 2:
-            sort.route(inbox, out)
-        else:
-            m = sort.resolve(inbox, round)
+        m = self._lookup_sorts[t - 1].advance(offset, inbox, out, round)
+        if m is not None:
             if not m.found.all():
                 j = int(m.query[np.flatnonzero(~m.found)[0], 0])
                 raise ProtocolError(f"round {round}: lookup {t} found no data record for position {j}")

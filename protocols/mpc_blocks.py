@@ -537,6 +537,19 @@ class CopyForwardSort:
         ok[ok] &= (owner[idx[ok]] == qm[ok]) & (rows[idx[ok], 0] == sseg[qb[ok]])
         return qm[ok], qb[ok] + 1, rows[idx[ok]]
 
+    def advance(self, offset: int, inbox: Inbox, out: Outbox, round: int = 0) -> "Matches | None":
+        """Rounds 2–4 of the sort by their offset in its phase: split, route, then resolve (whose
+        matches are returned; None before that). Round 1, ``sample``, needs the caller's records."""
+        if offset == 1:
+            self.split(inbox, out)
+            return None
+        if offset == 2:
+            self.route(inbox, out)
+            return None
+        if offset == 3:
+            return self.resolve(inbox, round)
+        raise ValueError(f"CopyForwardSort has rounds at offsets 0..3, got {offset}")
+
     # -- round 4: RESOLVE ---------------------------------------------------------------------
     def resolve(self, inbox: Inbox, round: int = 0) -> Matches:
         """Each bucket merges what it received and hands every query its last marked record."""

@@ -7,25 +7,19 @@ import math
 import numpy as np
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from compilers.model import TransformerConfig
 from compilers.seqmodels.kernel import KernelProtocol
 from compilers.seqmodels.nets.kernel_attention import KernelAttention
 from mpcsim.blackboard import run_blackboard, split_sequence
-from mpcsim.testing import contiguous_splits, kernel_models
+from mpcsim.testing import kernel_models, token_runs
 
 TOL = 1e-12
 P = 64
 
 
-@st.composite
-def runs(draw):
-    model = draw(kernel_models())
-    k = draw(st.integers(1, 4))
-    n = draw(st.integers(k, 14))
-    tokens = draw(st.lists(st.integers(0, model.cfg.d_vocab - 1), min_size=n, max_size=n))
-    return model, np.array(tokens), draw(contiguous_splits(n, k))
+def runs():
+    return token_runs(kernel_models())
 
 
 @settings(max_examples=30)

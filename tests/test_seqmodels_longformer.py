@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from compilers.seqmodels.longformer import LongformerProtocol, exported_positions
 from compilers.seqmodels.nets.longformer import longformer_allowed
 from mpcsim.blackboard import run_blackboard, split_sequence
-from mpcsim.testing import contiguous_splits, longformer_models
+from mpcsim.testing import contiguous_splits, longformer_models, token_runs
 
 TOL = 1e-12
 P = 64
@@ -30,13 +30,8 @@ def written_tokens(lo: int, hi: int, w: int, g: int) -> int:
     return sum(1 for t in range(lo, hi) if t - lo < w or hi - 1 - t < w or (t + 1) % g == 0)
 
 
-@st.composite
-def runs(draw):
-    model = draw(longformer_models())
-    k = draw(st.integers(1, 4))
-    n = draw(st.integers(k, 14))
-    tokens = draw(st.lists(st.integers(0, model.cfg.d_vocab - 1), min_size=n, max_size=n))
-    return model, np.array(tokens), draw(contiguous_splits(n, k))
+def runs():
+    return token_runs(longformer_models())
 
 
 @settings(max_examples=30)

@@ -36,7 +36,7 @@ __all__ = [
     "RNN_KINDS", "binary_rnns", "bit_vectors", "contiguous_splits", "cot_models", "hop_sequences", "kernel_models",
     "longformer_models", "one_hot", "one_layer_transformers", "pointer_chase_instances",
     "random_binary_rnn", "random_cot", "random_kernel_transformer", "random_longformer", "random_rnn",
-    "rnn_models", "two_party_splits",
+    "rnn_models", "token_runs", "two_party_splits",
 ]
 
 RNN_KINDS = ("rnn", "gru", "lstm")
@@ -136,6 +136,17 @@ def two_party_splits(draw, n: int):
     target = draw(st.integers(0, n - 1))
     alice = draw(st.sets(st.integers(0, n - 1).filter(lambda i: i != target), max_size=n - 1))
     return sorted(alice), target
+
+
+@st.composite
+def token_runs(draw, models, max_players: int = 4, max_n: int = 14):
+    """(model, tokens (N,), blocks of k ≤ max_players players) for a token-input model from ``models``
+    (its ``cfg.d_vocab`` bounds the tokens); k ≤ N ≤ max_n."""
+    model = draw(models)
+    k = draw(st.integers(1, max_players))
+    n = draw(st.integers(k, max_n))
+    tokens = draw(st.lists(st.integers(0, model.cfg.d_vocab - 1), min_size=n, max_size=n))
+    return model, np.array(tokens), draw(contiguous_splits(n, k))
 
 
 @st.composite
