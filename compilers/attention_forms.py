@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encodings import Codes, category_bits, position_bits
+from .encodings import Codes, category_bits, kind_feature, position_bits
 from .errors import CompileError
-from .ir import Comparison, Expr, Indices, Kind, Select
+from .ir import Comparison, Expr, Indices, Select
 from .program_to_graph import Head
 
 SELF_BONUS = 4  # start token's self slot: its row's other scores are ≤ 2, its own default ≥ −1, so +4 wins by ≥ 1
@@ -121,12 +121,7 @@ def head_requirements(head: Head, codes: Codes) -> list[tuple[Expr, str]]:
 
 def value_feature(value: Expr, codes: Codes) -> str:
     """What a head copies from a value register: its categorical code, the position code, or the number."""
-    kind = value.type.kind
-    if kind is Kind.CATEGORICAL:
-        return codes.category_feature
-    if kind is Kind.POINTER:
-        return codes.pointer_feature
-    return "value"
+    return kind_feature(value, codes)
 
 
 # ---- numerics ------------------------------------------------------------------------------

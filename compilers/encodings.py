@@ -82,6 +82,11 @@ def primary_feature(node: Expr, codes: Codes) -> str:
         return "thermo"
     if isinstance(node, WidthRamp):
         return "ramp"
+    return kind_feature(node, codes)
+
+
+def kind_feature(node: Expr, codes: Codes) -> str:
+    """The feature of a register by its kind: its categorical code, the position code, or the number."""
     kind = node.type.kind
     if kind is Kind.CATEGORICAL:
         return codes.category_feature
